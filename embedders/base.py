@@ -206,13 +206,13 @@ class TorchEmbedder(Embedder):
 
     @staticmethod
     def _average_windows(clip_of, pooled, lengths, n_clips) -> np.ndarray:
+        """Length-weighted mean of each clip's window features."""
         if pooled is None:
             return np.zeros((0, 0, 0), np.float32)
-        weights = np.zeros((n_clips, len(clip_of)))
-        weights[clip_of, np.arange(len(clip_of))] = lengths
-        weights /= weights.sum(axis=1, keepdims=True)
-        flat = pooled.reshape(len(pooled), -1)
-        return (weights @ flat).astype(np.float32).reshape((n_clips,) + pooled.shape[1:])
+        total = np.zeros((n_clips,) + pooled.shape[1:])
+        np.add.at(total, clip_of, pooled * lengths.reshape((-1,) + (1,) * (pooled.ndim - 1)))
+        weight = np.bincount(clip_of, weights=lengths, minlength=n_clips)
+        return (total / weight.reshape((-1,) + (1,) * (pooled.ndim - 1))).astype(np.float32)
 
 
 def flatten_layers(layers: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 
 from challenge.data import write_dataset
 
-SOURCE = Path("/work/shared/datasets/fsdd_speaker")
+SOURCE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fsdd_speaker"
 OUT = Path(__file__).resolve().parent / "fsdd_speaker_sample"
 PER_CLASS = {"train": 40, "test": 15}
 TIME_BUDGET = 120

@@ -1,0 +1,87 @@
+"""ECAPA-TDNN speaker embeddings (Desplanques et al., 2020) through SpeechBrain: 192-d per clip.
+
+Default weights: ``speechbrain/spkrec-ecapa-voxceleb`` (Apache-2.0), trained for speaker
+identification on VoxCeleb 1 + 2; any folder in that layout works (``weights_dir``): a
+``hyperparams.yaml`` whose ``pretrained_path`` is pointed at the folder, plus the files it names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from embedders.base import TorchEmbedder
+from embedders.weights import weights_path
+
+log = logging.getLogger(__name__)
+
+
+def _import_torchaudio() -> None:
+    """Import torchaudio, without its compiled ops where they cannot load.
+
+    PyPI's torchaudio wheels for Linux are CUDA builds: beside a CPU torch their compiled library
+    fails to load (``OSError: libc10_cuda.so``) and so does ``import torchaudio``, which SpeechBrain
+    needs. SpeechBrain only uses torchaudio's pure-Python parts, so the import is retried the way
+    torchaudio runs when no compiled library is shipped. Raises ImportError if that fails too.
+    """
+    try:
+        importlib.import_module("torchaudio")
+    except OSError as error:
+        loader = sys.modules.get("torchaudio._extension.utils")
+        if loader is None:
+            raise ImportError(f"torchaudio cannot be imported: {error}") from error
+        log.info("torchaudio's compiled ops do not load beside this torch (%s); using its Python parts",
+                 error)
+        loader._load_lib = lambda lib: False
+        try:
+            importlib.import_module("torchaudio")
+        except OSError as again:
+            raise ImportError(f"torchaudio cannot be imported: {again}") from again
+
+
+_import_torchaudio()
+from speechbrain.inference.speaker import EncoderClassifier  # noqa: E402
+from speechbrain.utils.fetching import LocalStrategy  # noqa: E402
+
+
+class EcapaEmbedder(TorchEmbedder):
+    """``(N, 1, 192)`` ECAPA-TDNN embeddings (the layer before the speaker classifier).
+
+    Zero padding changes the embedding even with SpeechBrain's relative lengths (the dilated Res2Net
+    convolutions see some 60 frames past a clip's end, and relative lengths round to whole frames),
+    so windows are only batched with windows of equal length, and a clip's embedding never depends
+    on the other clips of its batch.
+    """
+
+    name = "ecapa"
+    pads_safely = False
+    min_samples = 1600  # the dilated convolutions' reflect padding needs more than 4 frames
+
+    def __init__(self, weights: str = "ecapa-voxceleb", weights_dir=None, device: str | None = None,
+                 window_seconds: float = 10.0, **settings):
+        super().__init__(device=device, window_seconds=window_seconds, **settings)
+        self.weights, self.weights_dir = weights, weights_dir
+
+    def settings(self) -> dict:
+        return {**super().settings(), "weights": self.weights}
+
+    def load(self):
+        folder = str(Path(self.weights_dir or weights_path(self.weights)).resolve())
+        self.model = EncoderClassifier.from_hparams(
+            source=folder, savedir=folder, overrides={"pretrained_path": folder},
+            local_strategy=LocalStrategy.NO_LINK, run_opts={"device": str(self.device)})
+
+    def encode(self, batch, lengths):
+        embeddings = self.model.encode_batch(batch, lengths / batch.shape[1])  # (B, 1, D)
+        return embeddings[:, None], torch.ones_like(lengths)
+
+    def embed_layers(self, waves) -> np.ndarray:
+        """``(N, 1, 192)``: the base's mean + std pooling of the single embedding 'frame', whose std
+        half is zero, is cut back to the mean half."""
+        layers = super().embed_layers(waves)
+        return layers[..., : layers.shape[-1] // 2]

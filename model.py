@@ -1,0 +1,196 @@
+"""The challenge entry: a time-budgeted schedule of embedders and heads.
+
+The schedule is a generator. Each train() call advances it until it has a better blend to show
+(judged on a held-out validation split) or runs out of work; test() returns the best blend so far.
+Every piece of work is sized by the clock, so no call outlives its budget, and a stage that fails
+or cannot pay off in the time left is skipped with a log line.
+
+    stage 0   spectral statistics of each clip's first seconds + logistic regression
+    stage 1.. each available pretrained encoder: embed train and test once, linear and kNN heads,
+              the concatenation of everything embedded so far
+    last      partial fine-tuning of a layered encoder while time remains
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from budget import Clock, CostModel, crop_seconds
+from embedders import SAMPLE_RATE, available_embedders, get_embedder, sanitize_wave
+from embedders.base import flatten_layers
+from heads import make_head
+from heads.leaderboard import Candidate, Leaderboard
+from heads.validation import validation_split
+
+log = logging.getLogger("autospeech")
+
+PRETRAINED_ORDER = ["whisper-base", "resemblyzer", "ecapa", "wav2vec2-base", "whisper-tiny.en"]
+FIRST_ANSWER_SECONDS = 5.0  # stage 0 reads only this much of each clip
+CHUNK_SECONDS = 10.0  # compute per embedding chunk between two looks at the clock
+NEW_BEST = "new best"
+
+
+def pretrained_embedders() -> list[str]:
+    """The pretrained encoders this run will try, in order: ``submission.json``'s choice if the
+    packager wrote one beside this file, else every available one in ``PRETRAINED_ORDER``."""
+    config = Path(__file__).with_name("submission.json")
+    wanted = json.loads(config.read_text())["embedders"] if config.is_file() else PRETRAINED_ORDER
+    available = set(available_embedders())
+    return [name for name in wanted if name in available and name != "spectral"]
+
+
+class Model:
+    """AutoSpeech interface: ``train((x, y_onehot), remaining)``, ``test(x, remaining)``, ``done_training``."""
+
+    def __init__(self, metadata: dict):
+        self.class_num = int(metadata["class_num"])
+        self.done_training = False
+        self.costs = CostModel()
+        self.clock = Clock(metadata.get("time_budget"))
+        self.features: dict[str, dict[str, np.ndarray]] = {}  # embedder -> split -> (N, D)
+        self.x_test: list[np.ndarray] | None = None
+        self.schedule = None
+        self.published = None
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        # Set-up is not charged to the budget: load and warm up every embedder here.
+        self.embedders = {"spectral": get_embedder("spectral", max_seconds=FIRST_ANSWER_SECONDS,
+                                                   window_seconds=FIRST_ANSWER_SECONDS)}
+        for name in pretrained_embedders():
+            try:
+                self.embedders[name] = get_embedder(name)
+                self.embedders[name].load()
+            except Exception:
+                log.exception("embedder %s could not be loaded; it will not be used", name)
+                self.embedders.pop(name, None)
+        for embedder in self.embedders.values():
+            embedder.embed([np.zeros(SAMPLE_RATE, np.float32)])
+        log.info("embedders ready: %s", ", ".join(self.embedders))
+
+    # -- the harness's two calls ---------------------------------------------------------------
+
+    def train(self, dataset, remaining_time_budget: float | None = None):
+        """Advance the schedule until it has a better prediction or nothing left to do."""
+        self.clock = Clock(remaining_time_budget)
+        if self.schedule is None:
+            self._start(*dataset)
+        while self.clock.left() > 0:
+            try:
+                if next(self.schedule) == NEW_BEST:
+                    return
+            except StopIteration:
+                log.info("schedule finished: nothing left that can pay off")
+                self.done_training = True
+                return
+        log.info("train(): out of time for this call")
+
+    def test(self, x_test, remaining_time_budget: float | None = None) -> np.ndarray:
+        """Scores ``(len(x_test), class_num)``: the best validated blend, uniform before any."""
+        self.clock = Clock(remaining_time_budget)
+        if self.x_test is None or len(self.x_test) != len(x_test):
+            self.x_test = [sanitize_wave(x) for x in x_test]
+            self.features = {name: {k: v for k, v in splits.items() if k != "test"}
+                             for name, splits in self.features.items()}
+        try:
+            self.published = self.board.best_test(self._test_proba)
+        except Exception:  # a failing head must not lose the last good answer
+            log.exception("test(): could not build the blend; keeping the last prediction")
+        if self.published is None:
+            return np.full((len(x_test), self.class_num), 1.0 / self.class_num, np.float32)
+        return self.published
+
+    # -- the schedule ------------------------------------------------------------------------
+
+    def _start(self, x, y_onehot):
+        self.x_train = [sanitize_wave(clip) for clip in x]
+        self.y = np.asarray(y_onehot).argmax(axis=1)
+        self.fit_idx, self.val_idx = validation_split(self.y)
+        self.board = Leaderboard(self.y[self.val_idx], self.class_num)
+        self.durations = np.array([len(clip) for clip in self.x_train]) / SAMPLE_RATE
+        log.info("train: %d clips, %d classes, %.0f s of audio; validation: %d clips",
+                 len(x), self.class_num, self.durations.sum(), len(self.val_idx))
+        self.schedule = self._schedule()
+
+    def _schedule(self):
+        stages = [("spectral", self._spectral_stage())]
+        stages += [(name, self._pretrained_stage(name)) for name in self.embedders if name != "spectral"]
+        for name, stage in stages:
+            start = time.monotonic()
+            try:
+                yield from stage
+            except Exception:
+                log.exception("stage %s failed; skipping it", name)
+            log.info("stage %s: %.1f s", name, time.monotonic() - start)
+
+    def _spectral_stage(self):
+        self.features["spectral"] = {"train": self.embedders["spectral"].embed(self.x_train)}
+        yield from self._fit_heads("spectral", heads=[("linear", {})])
+        yield from self._fit_heads("spectral", heads=[("knn", {})])
+
+    def _pretrained_stage(self, name: str):
+        waves = self.x_train + (self.x_test or [])
+        durations = list(self.durations) + [len(w) / SAMPLE_RATE for w in self.x_test or []]
+        affordable = self.costs.audio_for(name, 0.5 * self.clock.left())
+        if affordable < len(waves) * 1.0:
+            log.info("stage %s skipped: %.0f s left cannot embed %d clips", name, self.clock.left(), len(waves))
+            return
+        crop = crop_seconds(durations, affordable)
+        log.info("stage %s: embedding %d clips, crop %.1f s, estimated %.0f s", name, len(waves), crop,
+                 self.costs.estimate(name, np.minimum(durations, crop).sum()))
+        embedder = self.embedders[name]
+        embedder.max_seconds = crop
+        self.features[name] = {"train": (yield from self._embed_in_chunks(name, embedder, self.x_train))}
+        if self.x_test is not None:
+            self.features[name]["test"] = yield from self._embed_in_chunks(name, embedder, self.x_test)
+        yield from self._fit_heads(name, heads=[("linear", {}), ("knn", {})])
+        pretrained = [key for key in self.features if key != "spectral"]
+        if len(pretrained) > 1:
+            yield from self._fit_heads("+".join(pretrained), heads=[("linear", {})])
+
+    def _embed_in_chunks(self, name, embedder, waves):
+        """Embed ``waves`` a chunk at a time, yielding between chunks; returns ``(N, D)``."""
+        parts, start = [], 0
+        while start < len(waves):
+            budget = min(CHUNK_SECONDS, max(self.clock.left() / 3, 0.5))
+            audio = np.cumsum([min(len(w) / SAMPLE_RATE, embedder.max_seconds or np.inf) for w in waves[start:]])
+            stop = start + max(1, int(np.searchsorted(audio, self.costs.audio_for(name, budget))))
+            chunk_audio = audio[stop - start - 1]
+            if not self.clock.fits(self.costs.estimate(name, chunk_audio)):
+                raise TimeoutError(f"{name}: no time left to embed clips {start}..{stop}")
+            tic = time.monotonic()
+            parts.append(flatten_layers(embedder.embed_layers(waves[start:stop])))
+            self.costs.record(name, time.monotonic() - tic, chunk_audio)
+            start = stop
+            yield "working"
+        return np.concatenate(parts)
+
+    def _fit_heads(self, key: str, heads):
+        """Fit each head on the fit split (scored on validation) and on all of train (for test)."""
+        X = self._features(key, "train")
+        for head_name, params in heads:
+            tic = time.monotonic()
+            head = make_head(head_name, **params).fit(X[self.fit_idx], self.y[self.fit_idx])
+            val_proba = head.predict_proba(X[self.val_idx]) if len(self.val_idx) else None
+            full = make_head(head_name, **params).fit(X, self.y)
+            candidate = Candidate(f"{key}/{head_name}", key, full, val_proba, head.classes_)
+            improved = self.board.add(candidate)
+            log.info("candidate %s: validation %.4f (%.1f s)%s", candidate.name, candidate.score,
+                     time.monotonic() - tic, " -> new best blend" if improved else "")
+            yield NEW_BEST if improved else "working"
+
+    def _features(self, key: str, split: str) -> np.ndarray:
+        """Features of ``key`` (one embedder, or several joined by '+') for train or test."""
+        parts = []
+        for name in key.split("+"):
+            if split not in self.features[name]:
+                self.features[name][split] = self.embedders[name].embed(self.x_test)
+            parts.append(self.features[name][split])
+        return np.hstack(parts)
+
+    def _test_proba(self, candidate: Candidate) -> np.ndarray:
+        return candidate.head.predict_proba(self._features(candidate.key, "test"))
