@@ -14,8 +14,8 @@ from typing import Callable
 import numpy as np
 
 # Seconds of compute per second of audio on 2 CPU cores, before anything was measured here.
-PRIOR_COST = {"spectral": 0.001, "whisper-tiny.en": 0.01, "whisper-base": 0.03,
-              "resemblyzer": 0.01, "wav2vec2-base": 0.05, "ecapa": 0.03}
+PRIOR_COST = {"spectral": 0.001, "whisper-tiny.en": 0.025, "whisper-base": 0.05,
+              "resemblyzer": 0.02, "wav2vec2-base": 0.06, "ecapa": 0.04}
 DEFAULT_PRIOR = 0.05
 
 

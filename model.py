@@ -30,7 +30,8 @@ from heads.validation import validation_split
 log = logging.getLogger("autospeech")
 
 PRETRAINED_ORDER = ["whisper-base", "resemblyzer", "ecapa", "wav2vec2-base", "whisper-tiny.en"]
-FIRST_ANSWER_SECONDS = 5.0  # stage 0 reads only this much of each clip
+FIRST_ANSWER_SECONDS = 5.0  # stage 0 reads at most this much of each clip...
+FIRST_ANSWER_COMPUTE = 3.0  # ...and less when embedding the training set would take longer than this
 CHUNK_SECONDS = 10.0  # compute per embedding chunk between two looks at the clock
 NEW_BEST = "new best"
 
@@ -55,12 +56,12 @@ class Model:
         self.features: dict[str, dict[str, np.ndarray]] = {}  # embedder -> split -> (N, D)
         self.x_test: list[np.ndarray] | None = None
         self.schedule = None
+        self.board = None
         self.published = None
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         # Set-up is not charged to the budget: load and warm up every embedder here.
-        self.embedders = {"spectral": get_embedder("spectral", max_seconds=FIRST_ANSWER_SECONDS,
-                                                   window_seconds=FIRST_ANSWER_SECONDS)}
+        self.embedders = {"spectral": get_embedder("spectral", window_seconds=FIRST_ANSWER_SECONDS)}
         for name in pretrained_embedders():
             try:
                 self.embedders[name] = get_embedder(name)
@@ -94,13 +95,18 @@ class Model:
         self.clock = Clock(remaining_time_budget)
         if self.x_test is None or len(self.x_test) != len(x_test):
             self.x_test = [sanitize_wave(x) for x in x_test]
-            self.features = {name: {k: v for k, v in splits.items() if k != "test"}
-                             for name, splits in self.features.items()}
+            for splits in self.features.values():
+                splits.pop("test", None)
+            self.published = None
+            if self.board is not None:
+                self.board.forget_test()
         try:
-            self.published = self.board.best_test(self._test_proba)
+            if self.board is not None:
+                self.published = self.board.best_test(self._test_proba)
         except Exception:  # a failing head must not lose the last good answer
             log.exception("test(): could not build the blend; keeping the last prediction")
         if self.published is None:
+            log.info("test(): no trained candidate yet; answering the uniform prior")
             return np.full((len(x_test), self.class_num), 1.0 / self.class_num, np.float32)
         return self.published
 
@@ -111,6 +117,7 @@ class Model:
         self.y = np.asarray(y_onehot).argmax(axis=1)
         self.fit_idx, self.val_idx = validation_split(self.y)
         self.board = Leaderboard(self.y[self.val_idx], self.class_num)
+        self.fit_seconds: dict[tuple[str, str], float] = {}  # (features, head) -> last fit time
         self.durations = np.array([len(clip) for clip in self.x_train]) / SAMPLE_RATE
         log.info("train: %d clips, %d classes, %.0f s of audio; validation: %d clips",
                  len(x), self.class_num, self.durations.sum(), len(self.val_idx))
@@ -119,6 +126,7 @@ class Model:
     def _schedule(self):
         stages = [("spectral", self._spectral_stage())]
         stages += [(name, self._pretrained_stage(name)) for name in self.embedders if name != "spectral"]
+        stages += [("regularisation", self._regularisation_stage())]
         for name, stage in stages:
             start = time.monotonic()
             try:
@@ -128,9 +136,14 @@ class Model:
             log.info("stage %s: %.1f s", name, time.monotonic() - start)
 
     def _spectral_stage(self):
-        self.features["spectral"] = {"train": self.embedders["spectral"].embed(self.x_train)}
-        yield from self._fit_heads("spectral", heads=[("linear", {})])
-        yield from self._fit_heads("spectral", heads=[("knn", {})])
+        embedder = self.embedders["spectral"]
+        affordable = self.costs.audio_for("spectral", min(FIRST_ANSWER_COMPUTE, self.clock.left() / 4))
+        embedder.max_seconds = crop_seconds(self.durations, affordable, floor=0.5, ceiling=FIRST_ANSWER_SECONDS)
+        log.info("stage spectral: first %.1f s of each clip", embedder.max_seconds)
+        tic = time.monotonic()
+        self.features["spectral"] = {"train": embedder.embed(self.x_train)}
+        self.costs.record("spectral", time.monotonic() - tic, np.minimum(self.durations, embedder.max_seconds).sum())
+        yield from self._fit_heads("spectral", heads=[("linear", {}), ("knn", {})])
 
     def _pretrained_stage(self, name: str):
         waves = self.x_train + (self.x_test or [])
@@ -151,6 +164,12 @@ class Model:
         pretrained = [key for key in self.features if key != "spectral"]
         if len(pretrained) > 1:
             yield from self._fit_heads("+".join(pretrained), heads=[("linear", {})])
+
+    def _regularisation_stage(self):
+        """Other strengths of the linear head's regularisation, on every feature set fitted so far."""
+        for key in list(self.fit_seconds.keys()):
+            if key[1] == "linear":
+                yield from self._fit_heads(key[0], heads=[("linear", {"C": 0.01}), ("linear", {"C": 1.0})])
 
     def _embed_in_chunks(self, name, embedder, waves):
         """Embed ``waves`` a chunk at a time, yielding between chunks; returns ``(N, D)``."""
@@ -173,14 +192,19 @@ class Model:
         """Fit each head on the fit split (scored on validation) and on all of train (for test)."""
         X = self._features(key, "train")
         for head_name, params in heads:
+            name = f"{key}/{head_name}" + "".join(f" {k}={v}" for k, v in params.items())
+            if not self.clock.fits(self.fit_seconds.get((key, head_name), 0.0)):
+                log.info("candidate %s skipped: %.0f s left", name, self.clock.left())
+                continue
             tic = time.monotonic()
             head = make_head(head_name, **params).fit(X[self.fit_idx], self.y[self.fit_idx])
             val_proba = head.predict_proba(X[self.val_idx]) if len(self.val_idx) else None
             full = make_head(head_name, **params).fit(X, self.y)
-            candidate = Candidate(f"{key}/{head_name}", key, full, val_proba, head.classes_)
+            self.fit_seconds[key, head_name] = time.monotonic() - tic
+            candidate = Candidate(name, key, full, val_proba, head.classes_)
             improved = self.board.add(candidate)
-            log.info("candidate %s: validation %.4f (%.1f s)%s", candidate.name, candidate.score,
-                     time.monotonic() - tic, " -> new best blend" if improved else "")
+            log.info("candidate %s: validation %.4f (%.1f s)%s", name, candidate.score,
+                     self.fit_seconds[key, head_name], " -> new best blend" if improved else "")
             yield NEW_BEST if improved else "working"
 
     def _features(self, key: str, split: str) -> np.ndarray:

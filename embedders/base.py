@@ -108,6 +108,7 @@ class TorchEmbedder(Embedder):
 
     min_samples = 400
     pads_safely = True
+    pools_itself = False  # True: encode() returns pooled (B, L, D) features and no frame lengths
 
     def __init__(self, device: str | None = None, **settings):
         super().__init__(**settings)
@@ -124,7 +125,9 @@ class TorchEmbedder(Embedder):
         """Encode a zero-padded ``(B, S)`` float tensor whose rows have ``lengths`` valid samples.
 
         Returns ``(hidden, frame_lengths)``: hidden is ``(B, L, T, D)`` (every layer's frames),
-        frame_lengths ``(B,)`` the number of valid frames per row.
+        frame_lengths ``(B,)`` the number of valid frames per row. Encoders that pool themselves
+        (``pools_itself``) return ``(pooled (B, L, D), None)``. Under CUDA autocast, keep
+        overflow-prone steps (power spectra) in fp32.
         """
         raise NotImplementedError
 
@@ -158,8 +161,6 @@ class TorchEmbedder(Embedder):
         return batches + [current] if current else batches
 
     def embed_layers(self, waves) -> np.ndarray:
-        from tqdm.auto import tqdm
-
         if self.model is None:
             self.load()
         start = time.perf_counter()
@@ -168,21 +169,27 @@ class TorchEmbedder(Embedder):
             for window in self.windows(wave):
                 clip_of.append(i)
                 pieces.append(window)
-        lengths = [len(p) for p in pieces]
-        pooled = [None] * len(pieces)
-        with tqdm(total=len(pieces), desc=self.name, unit="win", disable=not sys.stderr.isatty()) as bar:
-            for batch in self.batches(lengths):
-                for i, features in zip(batch, self._pool_batch([pieces[i] for i in batch])):
-                    pooled[i] = features
-                bar.update(len(batch))
-        out = self._average_windows(np.array(clip_of), np.stack(pooled) if pooled else None,
-                                    np.array(lengths, np.float64), len(waves))
+        lengths = np.array([len(p) for p in pieces], np.float64)
+        out = self._average_windows(np.array(clip_of, int), self.embed_windows(pieces) if pieces else None,
+                                    lengths, len(waves))
         seconds = time.perf_counter() - start
-        audio = sum(lengths) / SAMPLE_RATE
+        audio = lengths.sum() / SAMPLE_RATE
         log.info("%s: %d clips (%.0f s audio) in %.1f s: %.1f clips/s, %.0fx real time",
                  self.name, len(waves), audio, seconds, len(waves) / max(seconds, 1e-9),
                  audio / max(seconds, 1e-9))
         return out
+
+    def embed_windows(self, pieces: list[np.ndarray]) -> np.ndarray:
+        """Pooled ``(W, L, D)`` features of each window, computed in length-sorted batches."""
+        from tqdm.auto import tqdm
+
+        pooled = [None] * len(pieces)
+        with tqdm(total=len(pieces), desc=self.name, unit="win", disable=not sys.stderr.isatty()) as bar:
+            for batch in self.batches([len(p) for p in pieces]):
+                for i, features in zip(batch, self._pool_batch([pieces[i] for i in batch])):
+                    pooled[i] = features
+                bar.update(len(batch))
+        return np.stack(pooled)
 
     def _pool_batch(self, pieces: list[np.ndarray]) -> np.ndarray:
         """Pooled ``(B, L, 2D)`` features of one batch; halves the batch on CUDA out-of-memory."""
@@ -195,7 +202,8 @@ class TorchEmbedder(Embedder):
         try:
             with torch.inference_mode(), torch.autocast("cuda", enabled=self.device.type == "cuda"):
                 hidden, frame_lengths = self.encode(batch.to(self.device), lengths.to(self.device))
-                return mean_std_pool(hidden.float(), frame_lengths).cpu().numpy()
+                pooled = hidden if self.pools_itself else mean_std_pool(hidden.float(), frame_lengths)
+                return pooled.float().cpu().numpy()
         except torch.cuda.OutOfMemoryError:
             if len(pieces) == 1:
                 raise

@@ -12,9 +12,6 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from embedders.base import TorchEmbedder
 from embedders.weights import weights_path
 
@@ -60,6 +57,7 @@ class EcapaEmbedder(TorchEmbedder):
 
     name = "ecapa"
     pads_safely = False
+    pools_itself = True
     min_samples = 1600  # the dilated convolutions' reflect padding needs more than 4 frames
 
     def __init__(self, weights: str = "ecapa-voxceleb", weights_dir=None, device: str | None = None,
@@ -77,11 +75,4 @@ class EcapaEmbedder(TorchEmbedder):
             local_strategy=LocalStrategy.NO_LINK, run_opts={"device": str(self.device)})
 
     def encode(self, batch, lengths):
-        embeddings = self.model.encode_batch(batch, lengths / batch.shape[1])  # (B, 1, D)
-        return embeddings[:, None], torch.ones_like(lengths)
-
-    def embed_layers(self, waves) -> np.ndarray:
-        """``(N, 1, 192)``: the base's mean + std pooling of the single embedding 'frame', whose std
-        half is zero, is cut back to the mean half."""
-        layers = super().embed_layers(waves)
-        return layers[..., : layers.shape[-1] // 2]
+        return self.model.encode_batch(batch, lengths / batch.shape[1]), None  # (B, 1, 192)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-import time
 from pathlib import Path
 
 import librosa
@@ -70,7 +69,7 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
 class ResemblyzerEmbedder(TorchEmbedder):
     """GE2E speaker embeddings, ``(N, 1, 256)`` from `embed_layers`.
 
-    Overrides `embed_layers` rather than `encode`: preprocessing (loudness, VAD) is per clip in
+    Overrides `embed_windows` rather than `encode`: preprocessing (loudness, VAD) is per clip in
     numpy, every partial utterance has the same 160 frames (so batches need no length buckets) and
     the output is the L2-normalised mean of partial embeddings, not the base's mean + std pooling.
     Clips longer than ``window_seconds`` are embedded per window, weighted by length, re-normalised.
@@ -93,26 +92,11 @@ class ResemblyzerEmbedder(TorchEmbedder):
         self.model = VoiceEncoder(self.device, verbose=False, weights_fpath=folder / "pretrained.pt").eval()
 
     def embed_layers(self, waves) -> np.ndarray:
-        if self.model is None:
-            self.load()
-        start = time.perf_counter()
-        clip_of, windows = [], []
-        for i, wave in enumerate(waves):
-            for window in self.windows(wave):
-                clip_of.append(i)
-                windows.append(window)
-        if not windows:
-            return np.zeros((0, 1, hparams.model_embedding_size), np.float32)
-        lengths = np.array([len(w) for w in windows], np.float64)
-        pooled = self._embed_windows(windows)[:, None]
-        out = l2_normalize(self._average_windows(np.array(clip_of), pooled, lengths, len(waves)))
-        seconds = time.perf_counter() - start
-        log.info("%s: %d clips (%.0f s audio) in %.1f s: %.1f clips/s", self.name, len(waves),
-                 lengths.sum() / SAMPLE_RATE, seconds, len(waves) / max(seconds, 1e-9))
-        return out
+        """``(N, 1, 256)``: windows averaged by length, then re-normalised to unit length."""
+        return l2_normalize(super().embed_layers(waves))
 
-    def _embed_windows(self, windows: list[np.ndarray]) -> np.ndarray:
-        """``(W, 256)``: each window's `embed_utterance`, ``batch_seconds`` of partials per LSTM call."""
+    def embed_windows(self, windows: list[np.ndarray]) -> np.ndarray:
+        """``(W, 1, 256)``: each window's `embed_utterance`, ``batch_seconds`` of partials per LSTM call."""
         from tqdm.auto import tqdm
 
         per_batch = max(int(self.batch_seconds / PARTIAL_SECONDS), 1)
@@ -125,7 +109,7 @@ class ResemblyzerEmbedder(TorchEmbedder):
                 splits = np.cumsum([len(q) for q in queue])[:-1]
                 embeddings.extend(l2_normalize(p.mean(axis=0)) for p in np.split(partials, splits))
                 queue = []
-        return np.stack(embeddings)
+        return np.stack(embeddings)[:, None]
 
     def _encode_partials(self, mels: torch.Tensor) -> np.ndarray:
         """``(P, 256)`` L2-normalised embeddings of ``(P, 160, 40)`` partial utterances: the

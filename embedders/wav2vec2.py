@@ -50,3 +50,27 @@ class Wav2Vec2Embedder(TorchEmbedder):
         out = self.model(batch, attention_mask=valid.long() if self.pads_safely else None,
                          output_hidden_states=True)
         return torch.stack(out.hidden_states, dim=1), self.model._get_feat_extract_output_lengths(lengths)
+
+    def split_encoder(self, n_top: int):
+        """``(frozen, blocks, norm)`` for partial fine-tuning of the last ``n_top`` layers, as
+        `embedders.whisper.WhisperEmbedder.split_encoder` (``norm`` is the identity here: the hidden
+        states are taken before any final layer norm)."""
+        from embedders.base import mean_std_pool
+
+        if self.model is None:
+            self.load()
+        layers = self.model.encoder.layers
+        cut = len(layers) - n_top
+        if not 0 < cut < len(layers):
+            raise ValueError(f"n_top must be in 1..{len(layers) - 1}, got {n_top}")
+
+        @torch.no_grad()
+        def frozen(batch, lengths):
+            self.model.encoder.layers = layers[:cut]  # `encode` through the bottom layers only
+            try:
+                hidden, frame_lengths = self.encode(batch, lengths)
+            finally:
+                self.model.encoder.layers = layers
+            return hidden[:, -1], frame_lengths, mean_std_pool(hidden.float(), frame_lengths)
+
+        return frozen, layers[cut:], torch.nn.Identity()

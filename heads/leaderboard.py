@@ -69,6 +69,11 @@ class Leaderboard:
                  ", ".join(self.candidates[i].name for i in self.members), score)
         return True
 
+    def forget_test(self):
+        """Drop cached test predictions (the test set changed)."""
+        for candidate in self.candidates:
+            candidate.test_proba = None
+
     def best_test(self, test_proba) -> np.ndarray | None:
         """The best blend on the test set; ``test_proba(candidate)`` predicts one candidate."""
         if not self.members:
