@@ -23,16 +23,16 @@ class Clock:
     """Time left in the current train()/test() call.
 
     remaining: the budget the harness passed (seconds), or None for no limit.
-    margin: seconds kept back for returning a prediction and the harness's own overhead; it is at
-    least ``margin_fraction`` of the remaining budget.
+    margin: seconds kept back for returning a prediction and the harness's own overhead: at least
+    ``margin_fraction`` of the remaining budget, at most half of it.
     """
 
-    def __init__(self, remaining: float | None, margin: float = 3.0, margin_fraction: float = 0.05,
+    def __init__(self, remaining: float | None, margin: float = 2.0, margin_fraction: float = 0.05,
                  now: Callable[[], float] = time.monotonic):
         self.now = now
         self.start = now()
         self.remaining = float("inf") if remaining is None else float(remaining)
-        keep = max(margin, margin_fraction * self.remaining) if remaining is not None else 0.0
+        keep = min(max(margin, margin_fraction * self.remaining), 0.5 * self.remaining) if remaining is not None else 0.0
         self.deadline = self.start + self.remaining - keep
 
     def left(self) -> float:

@@ -48,11 +48,13 @@ def pretrained_embedders() -> list[str]:
 class Model:
     """AutoSpeech interface: ``train((x, y_onehot), remaining)``, ``test(x, remaining)``, ``done_training``."""
 
+    now = staticmethod(time.monotonic)  # the time source; tests inject a fake one
+
     def __init__(self, metadata: dict):
         self.class_num = int(metadata["class_num"])
         self.done_training = False
         self.costs = CostModel()
-        self.clock = Clock(metadata.get("time_budget"))
+        self.clock = Clock(metadata.get("time_budget"), now=self.now)
         self.features: dict[str, dict[str, np.ndarray]] = {}  # embedder -> split -> (N, D)
         self.x_test: list[np.ndarray] | None = None
         self.schedule = None
@@ -60,24 +62,28 @@ class Model:
         self.published = None
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        # Set-up is not charged to the budget: load and warm up every embedder here.
-        self.embedders = {"spectral": get_embedder("spectral", window_seconds=FIRST_ANSWER_SECONDS)}
-        for name in pretrained_embedders():
+        # Set-up is not charged to the budget: load every embedder and measure its speed here.
+        self.test_share = metadata.get("test_num", 0) / max(metadata.get("train_num", 1), 1)
+        warm_up = [np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE).astype(np.float32)] * 16
+        self.embedders = {}
+        for name in ["spectral"] + pretrained_embedders():
             try:
-                self.embedders[name] = get_embedder(name)
-                self.embedders[name].load()
+                embedder = get_embedder(name, window_seconds=FIRST_ANSWER_SECONDS) if name == "spectral" \
+                    else get_embedder(name)
+                tic = self.now()
+                embedder.embed(warm_up)
+                self.costs.record(name, self.now() - tic, len(warm_up))
+                self.embedders[name] = embedder
             except Exception:
-                log.exception("embedder %s could not be loaded; it will not be used", name)
-                self.embedders.pop(name, None)
-        for embedder in self.embedders.values():
-            embedder.embed([np.zeros(SAMPLE_RATE, np.float32)])
-        log.info("embedders ready: %s", ", ".join(self.embedders))
+                log.exception("embedder %s does not work here; it will not be used", name)
+        log.info("embedders ready (s per audio s): %s",
+                 ", ".join(f"{name} {self.costs.rate[name]:.4f}" for name in self.embedders))
 
     # -- the harness's two calls ---------------------------------------------------------------
 
     def train(self, dataset, remaining_time_budget: float | None = None):
         """Advance the schedule until it has a better prediction or nothing left to do."""
-        self.clock = Clock(remaining_time_budget)
+        self.clock = Clock(remaining_time_budget, now=self.now)
         if self.schedule is None:
             self._start(*dataset)
         while self.clock.left() > 0:
@@ -92,7 +98,7 @@ class Model:
 
     def test(self, x_test, remaining_time_budget: float | None = None) -> np.ndarray:
         """Scores ``(len(x_test), class_num)``: the best validated blend, uniform before any."""
-        self.clock = Clock(remaining_time_budget)
+        self.clock = Clock(remaining_time_budget, now=self.now)
         if self.x_test is None or len(self.x_test) != len(x_test):
             self.x_test = [sanitize_wave(x) for x in x_test]
             for splits in self.features.values():
@@ -128,21 +134,22 @@ class Model:
         stages += [(name, self._pretrained_stage(name)) for name in self.embedders if name != "spectral"]
         stages += [("regularisation", self._regularisation_stage())]
         for name, stage in stages:
-            start = time.monotonic()
+            start = self.now()
             try:
                 yield from stage
             except Exception:
                 log.exception("stage %s failed; skipping it", name)
-            log.info("stage %s: %.1f s", name, time.monotonic() - start)
+            log.info("stage %s: %.1f s", name, self.now() - start)
 
     def _spectral_stage(self):
         embedder = self.embedders["spectral"]
-        affordable = self.costs.audio_for("spectral", min(FIRST_ANSWER_COMPUTE, self.clock.left() / 4))
-        embedder.max_seconds = crop_seconds(self.durations, affordable, floor=0.5, ceiling=FIRST_ANSWER_SECONDS)
+        seconds = min(FIRST_ANSWER_COMPUTE, self.clock.left() / 4) / (1 + self.test_share)
+        affordable = self.costs.audio_for("spectral", seconds)
+        embedder.max_seconds = crop_seconds(self.durations, affordable, floor=0.1, ceiling=FIRST_ANSWER_SECONDS)
         log.info("stage spectral: first %.1f s of each clip", embedder.max_seconds)
-        tic = time.monotonic()
+        tic = self.now()
         self.features["spectral"] = {"train": embedder.embed(self.x_train)}
-        self.costs.record("spectral", time.monotonic() - tic, np.minimum(self.durations, embedder.max_seconds).sum())
+        self.costs.record("spectral", self.now() - tic, np.minimum(self.durations, embedder.max_seconds).sum())
         yield from self._fit_heads("spectral", heads=[("linear", {}), ("knn", {})])
 
     def _pretrained_stage(self, name: str):
@@ -181,26 +188,27 @@ class Model:
             chunk_audio = audio[stop - start - 1]
             if not self.clock.fits(self.costs.estimate(name, chunk_audio)):
                 raise TimeoutError(f"{name}: no time left to embed clips {start}..{stop}")
-            tic = time.monotonic()
+            tic = self.now()
             parts.append(flatten_layers(embedder.embed_layers(waves[start:stop])))
-            self.costs.record(name, time.monotonic() - tic, chunk_audio)
+            self.costs.record(name, self.now() - tic, chunk_audio)
             start = stop
             yield "working"
         return np.concatenate(parts)
 
     def _fit_heads(self, key: str, heads):
-        """Fit each head on the fit split (scored on validation) and on all of train (for test)."""
+        """Fit each head on the fit split (scored on validation) and on all of train (for test).
+        Skipped when time is short, except the very first, which gives the first answer."""
         X = self._features(key, "train")
         for head_name, params in heads:
             name = f"{key}/{head_name}" + "".join(f" {k}={v}" for k, v in params.items())
-            if not self.clock.fits(self.fit_seconds.get((key, head_name), 0.0)):
+            if self.board.members and not self.clock.fits(self.fit_seconds.get((key, head_name), 0.0)):
                 log.info("candidate %s skipped: %.0f s left", name, self.clock.left())
                 continue
-            tic = time.monotonic()
+            tic = self.now()
             head = make_head(head_name, **params).fit(X[self.fit_idx], self.y[self.fit_idx])
             val_proba = head.predict_proba(X[self.val_idx]) if len(self.val_idx) else None
             full = make_head(head_name, **params).fit(X, self.y)
-            self.fit_seconds[key, head_name] = time.monotonic() - tic
+            self.fit_seconds[key, head_name] = self.now() - tic
             candidate = Candidate(name, key, full, val_proba, head.classes_)
             improved = self.board.add(candidate)
             log.info("candidate %s: validation %.4f (%.1f s)%s", name, candidate.score,

@@ -20,6 +20,7 @@ def test_clock_keeps_a_margin_and_follows_injected_time():
     now.t += 90
     assert clock.fits(4) and not clock.fits(6)
     assert Clock(None, now=now).fits(1e9)
+    assert Clock(2, margin=3, now=now).left() == pytest.approx(1)  # never more than half kept back
 
 
 def test_cost_model_learns_from_measurements():
