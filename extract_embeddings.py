@@ -2,6 +2,7 @@
 
 usage: python extract_embeddings.py INPUT --embedder NAME [--layers 3,4|all] [--out DIR]
        [--device cpu|cuda] [--shard-size N] [--window-seconds S] [--max-seconds S]
+       [--engine local|ray [--address auto|ray://HOST:10001]]
 """
 
 import argparse
@@ -28,11 +29,18 @@ def main(argv=None) -> int:
     parser.add_argument("--shard-size", type=int, default=1000, help="clips per shard (default: %(default)s)")
     parser.add_argument("--window-seconds", type=float, default=None, help="window length for long clips")
     parser.add_argument("--max-seconds", type=float, default=None, help="use only the start of each clip")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: this machine (default); ray: a Ray cluster (pip install .[ray])")
+    parser.add_argument("--address", default=None,
+                        help="with --engine ray: the cluster (auto, ray://HOST:10001); default: a local one")
     args = parser.parse_args(argv)
+    if args.address and args.engine != "ray":
+        parser.error("--address needs --engine ray")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     summary = extract(args.input, args.embedder, args.out, layers=args.layers,
                       shard_size=args.shard_size, device=args.device,
-                      window_seconds=args.window_seconds, max_seconds=args.max_seconds)
+                      window_seconds=args.window_seconds, max_seconds=args.max_seconds,
+                      engine=args.engine, address=args.address)
     print(json.dumps(summary, indent=1))
     return 0
 

@@ -109,11 +109,26 @@ class _ModelProcess:
         return self.answer(f"{method}()", remaining + GRACE,
                            _Stop(f"time budget spent, {method}() interrupted"))
 
-    def close(self):
-        """Kill the child process."""
+    def close(self) -> float | None:
+        """Kill the child process; return its peak resident memory in MiB (see `_peak_rss_mib`)."""
+        peak = _peak_rss_mib(self.process.pid)
         self.process.kill()
         self.process.join()
         self.conn.close()
+        return peak
+
+
+def _peak_rss_mib(pid: int) -> float | None:
+    """Peak resident memory of a live process in MiB (VmHWM; None without Linux's /proc).
+
+    Not ``getrusage(RUSAGE_CHILDREN)``: a spawned child inherits the parent's peak across exec,
+    and that figure is the largest of all children the runner ever had."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    peak = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")]
+    return int(peak[0]) / 1024 if peak else None
 
 
 def _checked(out, shape: tuple[int, int]) -> np.ndarray:
@@ -158,7 +173,8 @@ def run(dataset_dir=DEFAULT_DATASET, code_dir=REPO_ROOT, time_budget=None, outpu
     ``time_budget`` defaults to meta.json's; ``output_dir`` to ``runs/<dataset>-<timestamp>``.
     Writes ``predictions/<i>.predict``, ``timestamps.json``, ``scores.json`` and, when scored,
     ``learning_curve.png``. Returns a dict with dataset, output_dir, time_budget, timestamps,
-    predictions (as written), scores and alc (None when unscored), stop_reason and error.
+    predictions (as written), scores and alc (None when unscored), stop_reason, error and
+    peak_rss_mib (the model process's peak resident memory).
     """
     # Imported here: the model's process imports this module and need not load scipy/matplotlib.
     from challenge.scoring import alc, as_written, normalized_auc, plot_learning_curve
@@ -188,13 +204,13 @@ def run(dataset_dir=DEFAULT_DATASET, code_dir=REPO_ROOT, time_budget=None, outpu
         reason, error = _train_and_test(
             model, budget, (metadata["test_num"], metadata["class_num"]), save)
     finally:
-        model.close()
+        peak_rss_mib = model.close()
     if error:
         log.error("%s", error)
     (out / "timestamps.json").write_text(json.dumps(timestamps))
     result = {"dataset": name, "output_dir": str(out), "time_budget": budget,
               "timestamps": timestamps, "scores": None, "alc": None,
-              "stop_reason": reason, "error": error}
+              "stop_reason": reason, "error": error, "peak_rss_mib": peak_rss_mib}
     if data.y_test is not None:
         scores = [normalized_auc(data.y_test, p) for p in predictions]
         result.update(scores=scores, alc=alc(timestamps, scores, budget))

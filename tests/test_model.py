@@ -135,7 +135,7 @@ def valid(prediction, n, class_num):
 @pytest.mark.parametrize("case", ["single example class", "class absent from train", "2 classes",
                                   "99 classes", "5000 clips", "empty, 10-minute, NaN and silent clips"])
 def test_awkward_tasks_give_valid_predictions(spectral_only, case):
-    class_num, x, y, x_test, y_test = 4, *task(4)
+    class_num, x, y, x_test, _ = 4, *task(4)
     if case == "single example class":
         keep = np.r_[np.flatnonzero(y.argmax(1) != 3), np.flatnonzero(y.argmax(1) == 3)[:1]]
         x, y = [x[i] for i in keep], y[keep]
@@ -143,9 +143,9 @@ def test_awkward_tasks_give_valid_predictions(spectral_only, case):
         keep = np.flatnonzero(y.argmax(1) != 3)
         x, y = [x[i] for i in keep], y[keep]
     elif case == "2 classes":
-        class_num, x, y, x_test, y_test = 2, *task(2)
+        class_num, x, y, x_test, _ = 2, *task(2)
     elif case == "99 classes":
-        class_num, x, y, x_test, y_test = 99, *task(99, per_class=2, test_per_class=1)
+        class_num, x, y, x_test, _ = 99, *task(99, per_class=2, test_per_class=1)
     elif case == "5000 clips":
         labels = np.arange(5000) % 4
         x, y = tones(labels, seconds=0.05), np.eye(4)[labels]

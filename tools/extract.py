@@ -1,8 +1,9 @@
 """Embedding extraction into ``.npy`` shards with a manifest, resumable and in constant memory.
 
 The steps are separate functions so another engine can drive them: `list_items` (tools.audio_io)
--> per shard (`extract_shard`): `read_items` -> `embed_shard` -> `write_shard`; `write_manifest`
-merges the shards' records. A shard is done when its record ``shard-NNNNN.json`` exists (written,
+-> per shard (`extract_shard`): `read_shard` -> `embed_shard` -> `write_shard`; `write_manifest`
+merges the shards' records. ``engine="ray"`` runs the same steps on a Ray cluster
+(`tools.extract_ray`). A shard is done when its record ``shard-NNNNN.json`` exists (written,
 like the ``.npy``, to a temporary file then renamed), so a rerun skips it and the outputs are
 identical.
 """
@@ -16,6 +17,7 @@ import logging
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +81,7 @@ def shard_name(index: int) -> str:
 
 
 def write_shard(out_dir: Path, index: int, embeddings: np.ndarray, items: list[Item],
-                errors: list[tuple[Item, Exception]]):
+                errors: list[tuple[Item, str]]):
     """Write shard ``index``: its embeddings ``.npy``, then its record ``.json`` (rows and errors)."""
     buffer = io.BytesIO()
     np.save(buffer, embeddings)
@@ -88,7 +90,7 @@ def write_shard(out_dir: Path, index: int, embeddings: np.ndarray, items: list[I
               "ids": [item.id for item in items],
               "sources": [item.source for item in items],
               "labels": [item.label for item in items] if any(i.label for i in items) else None,
-              "errors": [{"path": item.source, "error": f"{type(e).__name__}: {e}"} for item, e in errors]}
+              "errors": [{"path": item.source, "error": error} for item, error in errors]}
     _write_atomic(out_dir / f"{shard_name(index)}.json", _json_bytes(record))
 
 
@@ -112,16 +114,32 @@ def write_manifest(out_dir: Path, header: dict, n_shards: int) -> dict:
     return manifest
 
 
+def read_embeddings(out_dir) -> tuple[list[str], np.ndarray]:
+    """The ids and ``(n, D)`` float32 embeddings of an output folder's finished shards, in order."""
+    manifest = json.loads((Path(out_dir) / MANIFEST).read_text())
+    ids = [i for shard in manifest["shards"] for i in shard["ids"]]
+    arrays = [np.load(Path(out_dir) / shard["file"]) for shard in manifest["shards"]]
+    return ids, np.concatenate([np.zeros((0, manifest["dimension"]), np.float32), *arrays])
+
+
+def read_shard(items: list[Item]) -> tuple[list[Item], list[np.ndarray], list[tuple[Item, str]]]:
+    """The readable items and their audio, and the unreadable ones with their error message."""
+    good, waves, errors = [], [], []
+    for item, wave in zip(items, read_items(items)):
+        if isinstance(wave, Exception):
+            log.warning("skipped %s: %s", item.source, wave)
+            errors.append((item, f"{type(wave).__name__}: {wave}"))
+        else:
+            good.append(item)
+            waves.append(wave)
+    return good, waves, errors
+
+
 def extract_shard(embedder: Embedder, items: list[Item], index: int, out_dir: Path,
                   layers: list[int] | None, dimension: int) -> int:
     """Read, embed and write shard ``index`` of ``items``; returns the number of clips embedded."""
-    read = list(zip(items, read_items(items)))
-    good = [(item, wave) for item, wave in read if not isinstance(wave, Exception)]
-    errors = [(item, wave) for item, wave in read if isinstance(wave, Exception)]
-    for item, error in errors:
-        log.warning("skipped %s: %s", item.source, error)
-    embeddings = embed_shard(embedder, [wave for _, wave in good], layers, dimension)
-    write_shard(out_dir, index, embeddings, [item for item, _ in good], errors)
+    good, waves, errors = read_shard(items)
+    write_shard(out_dir, index, embed_shard(embedder, waves, layers, dimension), good, errors)
     return len(good)
 
 
@@ -140,16 +158,21 @@ def _check_resumable(out_dir: Path, header: dict):
 
 def extract(input, embedder_name: str, out_dir, layers: list[int] | None = None,
             shard_size: int = 1000, device: str | None = None, window_seconds: float | None = None,
-            max_seconds: float | None = None) -> dict:
+            max_seconds: float | None = None, engine: str = "local", address: str | None = None) -> dict:
     """Embed every clip of ``input`` into ``out_dir``; returns the run's summary.
 
     input: an audio folder, a challenge dataset folder or a CSV manifest (see tools.audio_io).
     layers: indices into ``embed_layers``' layer axis (negative counts from the end); None: all.
+    engine: ``local`` embeds the shards here, one after the other; ``ray`` runs them on the Ray
+    cluster at ``address`` (None: a local one), see `tools.extract_ray`. Both write the same files.
     Unreadable clips are listed in ``errors.csv`` and skipped. Shards finished by an earlier run
     with the same settings are kept, so an interrupted run resumes where it stopped.
     """
+    if engine not in ("local", "ray"):
+        raise ValueError(f"unknown engine {engine!r}: expected 'local' or 'ray'")
     start = time.perf_counter()
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
+    input = Path(input).resolve()
     items = list_items(input)
     embedder = build_embedder(embedder_name, device, window_seconds, max_seconds)
     n_layers, layer_dim = layer_shape(embedder)
@@ -160,25 +183,31 @@ def extract(input, embedder_name: str, out_dir, layers: list[int] | None = None,
               "settings": embedder.settings(), "layers": "all" if layers is None else list(layers),
               "n_layers": n_layers, "layer_dimension": layer_dim,
               "dimension": layer_dim * (n_layers if layers is None else len(layers)),
-              "input": str(Path(input).resolve()), "items": len(items), "shard_size": shard_size}
+              "input": str(input), "items": len(items), "shard_size": shard_size}
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_resumable(out_dir, header)
     write_manifest(out_dir, header, n_shards)
 
-    embedded = resumed = 0
-    with tqdm(total=len(items), unit="clip", desc=embedder_name, disable=not sys.stderr.isatty()) as bar:
-        for index in range(n_shards):
-            shard = items[index * shard_size:(index + 1) * shard_size]
-            if shard_done(out_dir, index):
-                resumed += 1
-            else:
+    pending = {index: items[index * shard_size:(index + 1) * shard_size]
+               for index in range(n_shards) if not shard_done(out_dir, index)}
+    if engine == "ray":
+        from tools.extract_ray import extract_shards  # Ray is an optional dependency
+
+        make_embedder = partial(build_embedder, embedder_name, device, window_seconds, max_seconds)
+        embedded = extract_shards(pending, make_embedder, out_dir, layers, header["dimension"], address,
+                                  use_gpus=device != "cpu")
+    else:
+        embedded = 0
+        with tqdm(total=len(items), initial=len(items) - sum(map(len, pending.values())), unit="clip",
+                  desc=embedder_name, disable=not sys.stderr.isatty()) as bar:
+            for index, shard in pending.items():
                 embedded += extract_shard(embedder, shard, index, out_dir, layers, header["dimension"])
-            bar.update(len(shard))
+                bar.update(len(shard))
     manifest = write_manifest(out_dir, header, n_shards)
     seconds = time.perf_counter() - start
     summary = {"clips": embedded, "seconds": round(seconds, 2),
                "clips_per_second": round(embedded / max(seconds, 1e-9), 2), "shards": n_shards,
-               "shards_resumed": resumed,
+               "shards_resumed": n_shards - len(pending), "engine": engine,
                "errors": sum(len(shard["errors"]) for shard in manifest["shards"]),
                "out_dir": str(out_dir)}
     log.info("extracted %(clips)d clips in %(seconds).1f s (%(clips_per_second).1f clips/s): "
