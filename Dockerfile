@@ -25,7 +25,7 @@ RUN uv venv --seed --python "${PYTHON_VERSION}" "${VIRTUAL_ENV}"
 WORKDIR /app
 COPY pyproject.toml ./
 RUN uv pip install torch==2.13.0 --index-url "${TORCH_INDEX}" \
-    && uv pip install -r pyproject.toml --extra speaker
+    && uv pip install -r pyproject.toml --extra speaker --extra ray
 
 RUN useradd --create-home --uid 1000 app && chown app /app
 USER 1000:1000

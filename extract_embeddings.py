@@ -32,7 +32,8 @@ def main(argv=None) -> int:
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="local: this machine (default); ray: a Ray cluster (pip install .[ray])")
     parser.add_argument("--address", default=None,
-                        help="with --engine ray: the cluster (auto, ray://HOST:10001); default: a local one")
+                        help="with --engine ray: the cluster (auto, ray://HOST:10001); "
+                             "default: $RAY_ADDRESS or this machine's, else a new local one")
     args = parser.parse_args(argv)
     if args.address and args.engine != "ray":
         parser.error("--address needs --engine ray")

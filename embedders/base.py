@@ -196,9 +196,10 @@ class TorchEmbedder(Embedder):
         import torch
 
         lengths = torch.tensor([len(p) for p in pieces])
-        batch = torch.zeros(len(pieces), int(lengths.max()))
+        padded = np.zeros((len(pieces), int(lengths.max())), np.float32)
         for row, piece in enumerate(pieces):
-            batch[row, : len(piece)] = torch.from_numpy(piece)
+            padded[row, : len(piece)] = piece
+        batch = torch.from_numpy(padded)
         try:
             with torch.inference_mode(), torch.autocast("cuda", enabled=self.device.type == "cuda"):
                 hidden, frame_lengths = self.encode(batch.to(self.device), lengths.to(self.device))

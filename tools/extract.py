@@ -164,7 +164,7 @@ def extract(input, embedder_name: str, out_dir, layers: list[int] | None = None,
     input: an audio folder, a challenge dataset folder or a CSV manifest (see tools.audio_io).
     layers: indices into ``embed_layers``' layer axis (negative counts from the end); None: all.
     engine: ``local`` embeds the shards here, one after the other; ``ray`` runs them on the Ray
-    cluster at ``address`` (None: a local one), see `tools.extract_ray`. Both write the same files.
+    cluster at ``address`` (see `tools.extract_ray.connect`). Both write the same files.
     Unreadable clips are listed in ``errors.csv`` and skipped. Shards finished by an earlier run
     with the same settings are kept, so an interrupted run resumes where it stopped.
     """
