@@ -135,6 +135,8 @@ class TorchEmbedder(Embedder):
 
     def windows(self, wave: np.ndarray) -> list[np.ndarray]:
         """Cut one clip into windows covering it (the last one is aligned to the clip's end)."""
+        if self.max_seconds is not None and np.ndim(wave) == 1:  # crop first: cleaning costs per sample
+            wave = wave[: int(self.max_seconds * SAMPLE_RATE)]
         wave = sanitize_wave(wave)
         if self.max_seconds is not None:
             wave = wave[: int(self.max_seconds * SAMPLE_RATE)]
