@@ -52,7 +52,8 @@ class _Stop(Exception):
 
 def _serve(conn, code_dir, metadata, train_set, x_test, log_level):
     """Child process: build the model, then answer each ``(method, remaining)`` request with
-    ``("ok", seconds spent in the call, test output, done_training)`` or ``("error", traceback)``."""
+    ``("ok", seconds spent in the call, test output, done_training)`` or ``("error", traceback)``,
+    until asked to ``"stop"``."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         sys.path.insert(0, code_dir)
@@ -61,6 +62,8 @@ def _serve(conn, code_dir, metadata, train_set, x_test, log_level):
         conn.send(("ok", 0.0, None, bool(getattr(model, "done_training", False))))
         while True:
             method, remaining = conn.recv()
+            if method == "stop":
+                return
             start = time.perf_counter()
             out = None
             if method == "train":
@@ -110,10 +113,15 @@ class _ModelProcess:
                            _Stop(f"time budget spent, {method}() interrupted"))
 
     def close(self) -> float | None:
-        """Kill the child process; return its peak resident memory in MiB (see `_peak_rss_mib`)."""
+        """Stop the child process (killed if it does not exit within a few seconds, e.g. while a
+        call is still running); return its peak resident memory in MiB (see `_peak_rss_mib`)."""
         peak = _peak_rss_mib(self.process.pid)
-        self.process.kill()
-        self.process.join()
+        with suppress(BrokenPipeError, OSError):
+            self.conn.send(("stop", None))
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
         self.conn.close()
         return peak
 
