@@ -25,7 +25,8 @@ from budget import Clock, CostModel, crop_seconds
 from embedders import SAMPLE_RATE, available_embedders, get_embedder, sanitize_wave
 from embedders.base import flatten_layers
 from heads import make_head
-from heads.leaderboard import Candidate, Leaderboard
+from heads.finetune import FineTuneHead
+from heads.leaderboard import Candidate, Leaderboard, expand_columns
 from heads.validation import validation_split
 
 log = logging.getLogger("autospeech")
@@ -35,6 +36,9 @@ FIRST_ANSWER_SECONDS = 5.0  # stage 0 reads at most this much of each clip...
 FIRST_ANSWER_COMPUTE = 3.0  # ...and less when embedding the training set would take longer than this
 CHUNK_SECONDS = 10.0  # compute per embedding chunk between two looks at the clock
 MIN_CROP_SECONDS = 1.0  # a pretrained stage that cannot afford this much of each clip is skipped
+FINETUNE_ORDER = ["whisper-base", "whisper-tiny.en", "wav2vec2-base"]  # encoders worth fine-tuning
+FINETUNE_SLICE = 30.0  # seconds of fine-tuning between two looks at the clock
+SATURATED = 0.999  # a validation score past which fine-tuning cannot show a gain
 WARM_UP = [np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE).astype(np.float32)] * 16
 NEW_BEST = "new best"
 
@@ -153,7 +157,7 @@ class Model:
     def _schedule(self):
         stages = [("spectral", self._spectral_stage())]
         stages += [(name, self._pretrained_stage(name)) for name in self.embedders if name != "spectral"]
-        stages += [("regularisation", self._regularisation_stage())]
+        stages += [("regularisation", self._regularisation_stage()), ("finetune", self._finetune_stage())]
         for name, stage in stages:
             start = self.now()
             try:
@@ -198,6 +202,42 @@ class Model:
         for key in list(self.fit_seconds.keys()):
             if key[1] == "linear":
                 yield from self._fit_heads(key[0], heads=[("linear", {"C": 0.01}), ("linear", {"C": 1.0})])
+
+    def _finetune_stage(self):
+        """Partial fine-tuning of the top blocks of the best layered encoder embedded so far, in
+        slices, while time remains and validation is not already saturated."""
+        names = [name for name in FINETUNE_ORDER if name in self.features]
+        if not names or len(self.val_idx) == 0 or self.board.best_score >= SATURATED:
+            log.info("stage finetune skipped: no layered encoder embedded, no validation split, "
+                     "or validation already saturated (%.4f)", self.board.best_score)
+            return
+        name = names[0]
+        head = FineTuneHead(self.embedders[name])
+        audio = np.minimum(self.durations, head.max_seconds).sum() * (1 + self.test_share)
+        if not self.clock.fits(2 * self.costs.estimate(name, audio)):  # ~1.5 embedding passes to start
+            log.info("stage finetune skipped: %.0f s left", self.clock.left())
+            return
+        clips = lambda idx: [self.x_train[i] for i in idx]  # noqa: E731
+        for _ in head.start(clips(self.fit_idx), self.y[self.fit_idx], clips(self.val_idx),
+                            self.y[self.val_idx], self.x_test):
+            if self.clock.left() <= 0:
+                raise TimeoutError("finetune: out of time while preparing")
+            yield "working"
+        yield self._add_finetuned(name, head)
+        while not head.done_ and self.clock.fits(1.5 * head.min_step_seconds()):
+            seconds = min(max(FINETUNE_SLICE, 3 * head.min_step_seconds()), self.clock.left() / 1.5)
+            _, improved = head.step(seconds)
+            yield self._add_finetuned(name, head) if improved else "working"
+
+    def _add_finetuned(self, name: str, head) -> str:
+        """Offer the fine-tuned head's current best state to the leaderboard (it is fitted on the
+        fit split only, so its test answer is computed now, before the state moves on)."""
+        candidate = Candidate(f"{name}/finetune", name, head, head.val_proba_, head.classes_)
+        candidate.test_proba = expand_columns(head.predict_proba(), head.classes_, self.class_num)
+        improved = self.board.add(candidate)
+        log.info("candidate %s: validation %.4f%s", candidate.name, candidate.score,
+                 " -> new best blend" if improved else "")
+        return NEW_BEST if improved else "working"
 
     def _embed_in_chunks(self, name, embedder, waves):
         """Embed ``waves`` a chunk at a time, yielding between chunks; returns ``(N, D)``."""
@@ -246,4 +286,6 @@ class Model:
         return np.hstack(parts)
 
     def _test_proba(self, candidate: Candidate) -> np.ndarray:
+        if isinstance(candidate.head, FineTuneHead):
+            return candidate.head.predict_proba(self.x_test)
         return candidate.head.predict_proba(self._features(candidate.key, "test"))

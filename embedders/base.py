@@ -21,8 +21,11 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+from embedders.weights import weights_path
 
 SAMPLE_RATE = 16000
 log = logging.getLogger(__name__)
@@ -110,12 +113,24 @@ class TorchEmbedder(Embedder):
     pads_safely = True
     pools_itself = False  # True: encode() returns pooled (B, L, D) features and no frame lengths
 
-    def __init__(self, device: str | None = None, **settings):
+    default_weights: str | None = None  # the weights/ entry loaded when no other is given
+
+    def __init__(self, weights: str | None = None, weights_dir=None, device: str | None = None, **settings):
         super().__init__(**settings)
         import torch
 
+        self.weights = weights or self.default_weights
+        self.weights_dir = weights_dir
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = None
+
+    def settings(self) -> dict:
+        return {**super().settings(), "weights": self.weights} if self.weights else super().settings()
+
+    def weights_folder(self) -> Path:
+        """The folder to load: ``weights_dir`` if given, else ``weights/<weights>`` (or
+        `WeightsMissing`, naming the command that fetches it)."""
+        return Path(self.weights_dir) if self.weights_dir else weights_path(self.weights)
 
     def load(self):
         """Load the weights into ``self.model`` (in eval mode, on ``self.device``)."""

@@ -10,10 +10,8 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from pathlib import Path
 
 from embedders.base import TorchEmbedder
-from embedders.weights import weights_path
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +58,13 @@ class EcapaEmbedder(TorchEmbedder):
     pools_itself = True
     min_samples = 1600  # the dilated convolutions' reflect padding needs more than 4 frames
 
-    def __init__(self, weights: str = "ecapa-voxceleb", weights_dir=None, device: str | None = None,
-                 window_seconds: float = 10.0, **settings):
-        super().__init__(device=device, window_seconds=window_seconds, **settings)
-        self.weights, self.weights_dir = weights, weights_dir
+    default_weights = "ecapa-voxceleb"
 
-    def settings(self) -> dict:
-        return {**super().settings(), "weights": self.weights}
+    def __init__(self, window_seconds: float = 10.0, **settings):
+        super().__init__(window_seconds=window_seconds, **settings)
 
     def load(self):
-        folder = str(Path(self.weights_dir or weights_path(self.weights)).resolve())
+        folder = str(self.weights_folder().resolve())
         self.model = EncoderClassifier.from_hparams(
             source=folder, savedir=folder, overrides={"pretrained_path": folder},
             local_strategy=LocalStrategy.NO_LINK, run_opts={"device": str(self.device)})

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from pathlib import Path
 
 import librosa
 import numpy as np
@@ -19,7 +18,6 @@ import torch
 from resemblyzer import VoiceEncoder, audio, hparams
 
 from embedders.base import SAMPLE_RATE, TorchEmbedder
-from embedders.weights import weights_path
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +75,13 @@ class ResemblyzerEmbedder(TorchEmbedder):
     """
 
     name = "resemblyzer"
+    default_weights = "resemblyzer"
 
-    def __init__(self, weights: str = "resemblyzer", weights_dir=None, device: str | None = None,
-                 window_seconds: float = 10.0, batch_seconds: float = 240.0, **settings):
-        super().__init__(device=device, window_seconds=window_seconds, batch_seconds=batch_seconds,
-                         **settings)
-        self.weights, self.weights_dir = weights, weights_dir
-
-    def settings(self) -> dict:
-        return {**super().settings(), "weights": self.weights}
+    def __init__(self, window_seconds: float = 10.0, batch_seconds: float = 240.0, **settings):
+        super().__init__(window_seconds=window_seconds, batch_seconds=batch_seconds, **settings)
 
     def load(self):
-        folder = Path(self.weights_dir or weights_path(self.weights))
+        folder = self.weights_folder()
         self.model = VoiceEncoder(self.device, verbose=False, weights_fpath=folder / "pretrained.pt").eval()
 
     def embed_layers(self, waves) -> np.ndarray:

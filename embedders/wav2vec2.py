@@ -8,13 +8,11 @@ batches of equal-length windows; layer-norm ones (large) get padded batches and 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
 from embedders.base import TorchEmbedder
-from embedders.weights import weights_path
 
 
 class Wav2Vec2Embedder(TorchEmbedder):
@@ -23,18 +21,14 @@ class Wav2Vec2Embedder(TorchEmbedder):
     model's ``preprocessor_config.json`` says ``do_normalize`` (the default when it is absent)."""
 
     name = "wav2vec2"
+    default_weights = "wav2vec2-base"
 
-    def __init__(self, weights: str = "wav2vec2-base", weights_dir=None, device: str | None = None,
-                 window_seconds: float = 20.0, **settings):
-        super().__init__(device=device, window_seconds=window_seconds, **settings)
-        self.weights, self.weights_dir = weights, weights_dir
+    def __init__(self, window_seconds: float = 20.0, **settings):
+        super().__init__(window_seconds=window_seconds, **settings)
         self.normalize = True
 
-    def settings(self) -> dict:
-        return {**super().settings(), "weights": self.weights}
-
     def load(self):
-        folder = Path(self.weights_dir or weights_path(self.weights))
+        folder = self.weights_folder()
         self.model = Wav2Vec2Model.from_pretrained(folder).to(self.device).eval()
         self.pads_safely = self.model.config.feat_extract_norm == "layer"
         if (folder / "preprocessor_config.json").is_file():

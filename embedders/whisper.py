@@ -11,7 +11,6 @@ so a padded batch gives what one clip at a time gives. Weights: ``weights/whispe
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -19,7 +18,6 @@ from torch.nn import functional as F
 from transformers.audio_utils import mel_filter_bank
 
 from embedders.base import SAMPLE_RATE, TorchEmbedder, mean_std_pool
-from embedders.weights import weights_path
 
 N_FFT, HOP = 400, 160
 log = logging.getLogger(__name__)
@@ -100,18 +98,14 @@ class WhisperEmbedder(TorchEmbedder):
     """
 
     name = "whisper"
+    default_weights = "whisper-base"
 
-    def __init__(self, weights: str = "whisper-base", weights_dir=None, device: str | None = None,
-                 **settings):
-        super().__init__(device=device, **settings)
-        self.weights, self.weights_dir = weights, weights_dir
+    def __init__(self, **settings):
+        super().__init__(**settings)
         self.mel_filters = None
 
-    def settings(self) -> dict:
-        return {**super().settings(), "weights": self.weights}
-
     def load(self):
-        folder = Path(self.weights_dir or weights_path(self.weights))
+        folder = self.weights_folder()
         encoder = load_encoder(folder)
         longest = encoder.config.max_source_positions * 2 * HOP / SAMPLE_RATE
         if self.window_seconds > longest:
@@ -141,8 +135,9 @@ class WhisperEmbedder(TorchEmbedder):
         if not 0 <= cut < len(encoder.layers):
             raise ValueError(f"n_top must be in 1..{len(encoder.layers)}, got {n_top}")
         # encode_frames only reads these attributes; the final layer norm belongs to the top
-        bottom = SimpleNamespace(conv1=encoder.conv1, conv2=encoder.conv2, embed_positions=encoder.embed_positions,
-                                 layers=encoder.layers[:cut], layer_norm=torch.nn.Identity())
+        bottom = SimpleNamespace(conv1=encoder.conv1, conv2=encoder.conv2,
+                                 embed_positions=encoder.embed_positions, layers=encoder.layers[:cut],
+                                 layer_norm=torch.nn.Identity())
 
         @torch.no_grad()
         def frozen(batch, lengths):
