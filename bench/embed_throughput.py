@@ -33,7 +33,7 @@ from embedders import SAMPLE_RATE, available_embedders, get_embedder
 log = logging.getLogger("bench")
 
 DATASETS = ["fsdd_speaker", "fsdd_digit", "esc10", "synth_lid"]
-SHARED_DATASETS = Path(os.environ.get("AUTOSPEECH_DATASETS", "/work/shared/datasets"))
+SHARED_DATASETS = Path(os.environ.get("AUTOSPEECH_DATASETS", REPO_ROOT.parent / "shared" / "datasets"))
 DATA_ROOT = REPO_ROOT / ".cache" / "datasets"
 
 
