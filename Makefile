@@ -4,7 +4,7 @@ PYTHON ?= python3
 .PHONY: setup weights demo test bench
 
 setup:
-	$(PYTHON) -m pip install -q -e ".[speaker,test]"
+	$(PYTHON) -m pip install -q -e ".[speaker,ray,test]"
 
 weights: setup
 	$(PYTHON) download_weights.py
