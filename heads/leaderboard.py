@@ -25,7 +25,7 @@ def expand_columns(proba: np.ndarray, classes, class_num: int) -> np.ndarray:
     return full
 
 
-@dataclass
+@dataclass(eq=False)
 class Candidate:
     """One fitted head: ``head`` was fit on all training data and predicts the test set from the
     ``key`` features; ``val_proba`` comes from its twin fit without the validation split."""
@@ -58,12 +58,12 @@ class Leaderboard:
             return True
         candidate.val_proba = expand_columns(candidate.val_proba, candidate.classes, self.class_num)
         candidate.score = normalized_auc(self.y_val, candidate.val_proba, np.arange(self.class_num))
-        scored = [c for c in self.candidates if c.val_proba is not None]
-        members, score = select_members([c.val_proba for c in scored], self.y_val,
+        scored = [i for i, c in enumerate(self.candidates) if c.val_proba is not None]
+        members, score = select_members([self.candidates[i].val_proba for i in scored], self.y_val,
                                         np.arange(self.class_num), max_members=self.max_members)
         if score <= self.best_score + 1e-6:
             return False
-        self.members = [self.candidates.index(scored[i]) for i in members]
+        self.members = [scored[i] for i in members]
         self.best_score = score
         log.info("best blend: %s (validation %.4f)",
                  ", ".join(self.candidates[i].name for i in self.members), score)

@@ -89,8 +89,12 @@ def test_leaderboard_keeps_the_best_blend():
         def __init__(self, proba):
             self.proba = proba
 
-    assert board.add(Candidate("good", "k", Fixed(good), good, np.arange(2)))
+    noisy = np.array([[0.6, 0.4], [0.45, 0.55], [0.4, 0.6], [0.3, 0.7]])
+    head = Fixed(noisy)
+    assert board.add(Candidate("improving", "k", head, noisy, np.arange(2)))
     assert not board.add(Candidate("bad", "k", Fixed(good[::-1]), good[::-1], np.arange(2)))
+    head.proba = good  # the same head and name again, now better (as fine-tuning offers its states)
+    assert board.add(Candidate("improving", "k", head, good, np.arange(2)))
     assert board.best_test(lambda c: c.head.proba).argmax(axis=1).tolist() == [0, 1, 0, 1]
 
 
