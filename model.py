@@ -8,7 +8,9 @@ or cannot pay off in the time left is skipped with a log line.
     stage 0   spectral statistics of each clip's first seconds + logistic regression
     stage 1.. each available pretrained encoder: embed train and test once, linear and kNN heads,
               the concatenation of everything embedded so far
-    last      partial fine-tuning of a layered encoder while time remains
+    then      other regularisation strengths of every linear head
+    last      partial fine-tuning of a layered encoder while time remains (unless validation is
+              already saturated)
 """
 
 from __future__ import annotations
