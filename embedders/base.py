@@ -246,6 +246,26 @@ def flatten_layers(layers: np.ndarray) -> np.ndarray:
     return layers.reshape(len(layers), int(np.prod(layers.shape[1:])))
 
 
+def run_blocks(blocks, norm, x, lengths):
+    """Every output ``(B, len(blocks), T, D)`` of transformer ``blocks`` run in turn on ``x``
+    ``(B, T, D)`` whose rows have ``lengths`` valid frames; padded frames are masked out of
+    attention (each block is called as ``block(x, additive (B, 1, 1, T) mask)``) and ``norm``
+    follows the last block. This is the contract of a layered encoder's ``split_encoder``."""
+    import torch
+
+    padded = torch.arange(x.shape[1], device=x.device) >= lengths[:, None]
+    mask = torch.zeros(padded.shape, dtype=x.dtype, device=x.device)
+    mask = mask.masked_fill(padded, torch.finfo(x.dtype).min)[:, None, None, :]
+    states = []
+    for block in blocks:
+        x = block(x, mask)
+        states.append(x)
+    if not states:
+        return x.new_zeros((x.shape[0], 0) + tuple(x.shape[1:]))
+    states[-1] = norm(states[-1])
+    return torch.stack(states, dim=1)
+
+
 def mean_std_pool(hidden, frame_lengths):
     """Mean and standard deviation over the valid frames: ``(B, L, T, D)`` -> ``(B, L, 2D)``."""
     import torch

@@ -17,7 +17,7 @@ import torch
 from torch.nn import functional as F
 from transformers.audio_utils import mel_filter_bank
 
-from embedders.base import SAMPLE_RATE, TorchEmbedder, mean_std_pool
+from embedders.base import SAMPLE_RATE, TorchEmbedder, mean_std_pool, run_blocks
 
 N_FFT, HOP = 400, 160
 log = logging.getLogger(__name__)
@@ -80,14 +80,8 @@ def encode_frames(encoder, features, frame_lengths):
     x = F.gelu(encoder.conv2(x)).transpose(1, 2)
     out_lengths = (frame_lengths - 1) // 2 + 1
     x = x + encoder.embed_positions.weight[: x.shape[1]]
-    padded = torch.arange(x.shape[1], device=x.device) >= out_lengths[:, None]
-    mask = torch.zeros(padded.shape, dtype=x.dtype, device=x.device)
-    mask = mask.masked_fill(padded, torch.finfo(x.dtype).min)[:, None, None, :]
-    states = [x]
-    for layer in encoder.layers:
-        states.append(layer(states[-1], mask))
-    states[-1] = encoder.layer_norm(states[-1])
-    return torch.stack(states, dim=1), out_lengths
+    layers = run_blocks(encoder.layers, encoder.layer_norm, x, out_lengths)
+    return torch.cat([x[:, None], layers], dim=1), out_lengths
 
 
 class WhisperEmbedder(TorchEmbedder):

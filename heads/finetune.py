@@ -32,25 +32,11 @@ from sklearn.metrics import log_loss
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-from embedders.base import SAMPLE_RATE, mean_std_pool
+from embedders.base import SAMPLE_RATE, mean_std_pool, run_blocks
 from heads.base import Head
 from heads.metrics import normalized_auc
 
 log = logging.getLogger(__name__)
-
-
-def run_top(blocks, norm, x, lengths):
-    """Every output ``(B, n_top, T, D)`` of ``blocks`` on ``x`` ``(B, T, D)`` whose rows have
-    ``lengths`` valid frames (the rest is masked out of attention); ``norm`` follows the last."""
-    padded = torch.arange(x.shape[1], device=x.device) >= lengths[:, None]
-    mask = torch.zeros(padded.shape, dtype=x.dtype, device=x.device)
-    mask = mask.masked_fill(padded, torch.finfo(x.dtype).min)[:, None, None, :]
-    states = []
-    for block in blocks:
-        x = block(x, mask)
-        states.append(x)
-    states[-1] = norm(states[-1])
-    return torch.stack(states, dim=1)
 
 
 class TopAndHead(nn.Module):
@@ -66,7 +52,7 @@ class TopAndHead(nn.Module):
 
     def top(self, x, lengths):
         """Pooled outputs ``(B, n_top, dim)`` of the top blocks."""
-        return mean_std_pool(run_top(self.blocks, self.norm, x, lengths).float(), lengths)
+        return mean_std_pool(run_blocks(self.blocks, self.norm, x, lengths).float(), lengths)
 
     def head(self, pooled):
         """Logits from every layer's pooled features ``(B, n_layers, dim)``."""

@@ -9,7 +9,8 @@ from transformers import Wav2Vec2Config, Wav2Vec2Model, WhisperConfig, WhisperMo
 from embedders import get_embedder
 from embedders.base import mean_std_pool
 from embedders.whisper import WhisperEmbedder
-from heads.finetune import FineTuneHead, run_top
+from embedders.base import run_blocks
+from heads.finetune import FineTuneHead
 from heads.metrics import normalized_auc
 
 SR = 16000
@@ -90,7 +91,7 @@ def test_split_reproduces_the_encoder(model, n_top, whisper, tmp_path):
             hidden.append(cut[0, : frame_lengths[0]])
             expected.append(full[0, -n_top:, : frame_lengths[0]])
         lengths = torch.tensor([len(h) for h in hidden])
-        top = run_top(blocks, norm, pad_sequence(hidden, batch_first=True), lengths)
+        top = run_blocks(blocks, norm, pad_sequence(hidden, batch_first=True), lengths)
     for row, n in enumerate(lengths):
         torch.testing.assert_close(top[row, :, :n], expected[row], atol=1e-4, rtol=1e-4)
 
